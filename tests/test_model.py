@@ -1,0 +1,34 @@
+"""The saved model and the reproducibility the notebook promises."""
+
+import numpy as np
+
+from conftest import notebook_cells
+
+
+def test_saved_model_reaches_the_floor(nb, mnist, saved_model):
+    _, _, x_test, y_test = mnist
+    probs = saved_model.predict(nb["prepare"](x_test), batch_size=1000, verbose=0)
+    accuracy = np.mean(probs.argmax(axis=1) == y_test)
+    assert accuracy >= nb["ACCURACY_FLOOR"], f"saved model: test accuracy {accuracy:.4f} < {nb['ACCURACY_FLOOR']}"
+
+
+def test_same_seed_same_training(nb, mnist):
+    """Two short trainings from the same seed give bit-identical weights (set_random_seed + op determinism)."""
+    keras, tf = nb["keras"], nb["tf"]
+    x, y = nb["prepare"](mnist[0][:1024]), keras.utils.to_categorical(mnist[1][:1024], 10)
+    model_source = "".join(notebook_cells("model")[0]["source"]).replace("model.summary()", "")
+
+    def train_once():
+        keras.utils.set_random_seed(nb["SEED"])
+        namespace = dict(nb)
+        exec(model_source, namespace)
+        model = namespace["model"]
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+        augment = keras.layers.RandomTranslation(0.07, 0.07, seed=nb["SEED"])
+        ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1024, seed=nb["SEED"]).batch(64)
+              .map(lambda a, b: (augment(a, training=True), b)))
+        model.fit(ds, epochs=1, verbose=0, shuffle=False)
+        return model.get_weights()
+
+    first, second = train_once(), train_once()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))

@@ -1,0 +1,52 @@
+"""The committed notebook is the clean record of one top-to-bottom run."""
+
+import json
+import re
+
+from conftest import NOTEBOOK
+
+nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def test_python3_kernelspec():
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_execution_counts_run_one_to_n():
+    assert [c["execution_count"] for c in code_cells] == list(range(1, len(code_cells) + 1))
+
+
+def test_no_errors_stderr_or_warnings():
+    for i, cell in enumerate(code_cells, 1):
+        for out in cell["outputs"]:
+            assert out["output_type"] != "error", f"cell {i} holds an error"
+            assert out.get("name") != "stderr", f"cell {i} wrote to stderr: {''.join(out['text'])[:200]}"
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            assert not re.search(r"Warning|WARNING|Traceback|deprecated", text), f"cell {i}: {text[:200]}"
+
+
+def test_every_code_cell_follows_prose():
+    cells = nb["cells"]
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            assert i > 0 and cells[i - 1]["cell_type"] == "markdown", f"code cell {i} has no prose before it"
+
+
+def test_cells_stay_short():
+    for cell in code_cells:
+        lines = "".join(cell["source"]).splitlines()
+        assert len(lines) <= 25, f"a code cell has {len(lines)} lines: {lines[0]!r}"
+
+
+def test_full_mode_run_is_committed():
+    config = next(c for c in code_cells if "FAST = " in "".join(c["source"]))
+    printed = "".join("".join(o.get("text", "")) for o in config["outputs"])
+    assert printed.startswith("Full mode"), "commit the outputs of a full-mode run, not MNIST_FAST=1"
+
+
+def test_table_of_contents_links_resolve():
+    text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', text))
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links and links <= anchors, f"links without an anchor: {links - anchors}"
