@@ -57,8 +57,8 @@ def test_inversion_makes_dark_and_light_ink_alike(nb, digit_seven):
 
 def test_steps_are_returned_in_order(nb, digit_seven):
     steps = nb["to_mnist_format"](digit_seven, return_steps=True)
-    assert list(steps) == ["input", "inverted", "cropped", "scaled to 20x20", "centred 28x28"]
-    assert max(steps["scaled to 20x20"].shape) == 20
+    assert list(steps) == ["input", "inverted", "cropped", "scaled to fit 20x20", "centred 28x28"]
+    assert max(steps["scaled to fit 20x20"].shape) == 20
 
 
 def test_predict_digit_on_test_digits(nb, mnist, saved_model):
