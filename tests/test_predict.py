@@ -25,6 +25,8 @@ class NoModel:
     (np.full((28, 28), np.nan, np.float32), ValueError, r"must lie in \[0, 1\]"),
     (np.full((40, 30), 255, np.uint8), ValueError, "no digit found: the image is blank"),
     (np.zeros((40, 30, 3), np.uint8), ValueError, "no digit found"),
+    (np.zeros((28, 28), np.uint8), ValueError, "no digit found"),
+    (np.full((28, 28, 1), 1.0), ValueError, "no digit found"),
 ])
 def test_bad_input_gets_a_clear_error(nb, image, error, message):
     with pytest.raises(error, match=message):
