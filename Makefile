@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NB := mnist_cnn.ipynb
-EXECUTE := $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800
+# IPC transport: no "Kernel is running over TCP without encryption" warning; no widget state in the saved notebook
+EXECUTE := $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
+	--KernelManager.transport=ipc --ExecutePreprocessor.store_widget_state=False
 PYTEST := $(BIN)/python -m pytest $(NB) tests --nbval-cell-timeout=1800
 
 .PHONY: setup data notebook record test test-fast clean

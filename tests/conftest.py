@@ -56,3 +56,8 @@ def digit_seven():
     pen = ImageDraw.Draw(canvas)
     pen.line([(30, 40), (95, 36), (60, 130)], fill=(40, 40, 60), width=9)
     return np.asarray(canvas)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "environments: runs the notebook in Colab/Kaggle imitations "
+                                       "(slow, needs the package index); select with -m environments")

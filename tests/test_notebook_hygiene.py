@@ -50,3 +50,12 @@ def test_table_of_contents_links_resolve():
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', text))
     links = set(re.findall(r"\]\(#([^)]+)\)", text))
     assert links and links <= anchors, f"links without an anchor: {links - anchors}"
+
+
+def test_no_widget_state_is_saved():
+    assert "widgets" not in nb["metadata"], "the committed notebook must not carry widget state"
+
+
+def test_first_code_cell_prepares_the_environment():
+    first = "".join(code_cells[0]["source"])
+    assert first.startswith("# @title Prepare the environment") and "-c" in first, "the install cell comes first"

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 
 class NoModel:
@@ -11,10 +12,16 @@ class NoModel:
         raise AssertionError("bad input reached the model")
 
 
+def single_dot():
+    image = np.zeros((28, 28), np.uint8)
+    image[14, 14] = 255
+    return image
+
+
 @pytest.mark.parametrize("image, error, message", [
-    ([[0] * 28] * 28, TypeError, "file path or a NumPy array, not list"),
+    ([[0] * 28] * 28, TypeError, "PIL image, tensor or NumPy array, not list"),
     (None, TypeError, "not NoneType"),
-    (np.zeros((0, 0), np.uint8), ValueError, "empty"),
+    (np.zeros((0, 0), np.uint8), ValueError, r"shape \(0, 0\)"),
     (np.zeros(784, np.uint8), ValueError, r"shape \(784,\)"),
     (np.zeros((1, 28, 28, 1), np.uint8), ValueError, r"shape \(1, 28, 28, 1\)"),
     (np.zeros((28, 28, 2), np.uint8), ValueError, r"shape \(28, 28, 2\)"),
@@ -27,6 +34,9 @@ class NoModel:
     (np.zeros((40, 30, 3), np.uint8), ValueError, "no digit found"),
     (np.zeros((28, 28), np.uint8), ValueError, "no digit found"),
     (np.full((28, 28, 1), 1.0), ValueError, "no digit found"),
+    (np.zeros((60, 60, 4), np.uint8), ValueError, "no digit found"),  # fully transparent: white paper
+    (single_dot(), ValueError, "no digit found: .* only a dot"),
+    (255 - single_dot(), ValueError, "no digit found: .* only a dot"),
 ])
 def test_bad_input_gets_a_clear_error(nb, image, error, message):
     with pytest.raises(error, match=message):
@@ -36,6 +46,14 @@ def test_bad_input_gets_a_clear_error(nb, image, error, message):
 def test_missing_file_is_reported(nb, tmp_path):
     with pytest.raises(FileNotFoundError):
         nb["predict_digit"](NoModel(), tmp_path / "nothing.png")
+
+
+def transparent_seven():
+    """Dark strokes of a 7 on a fully transparent RGBA image, off-centre: what a web canvas exports."""
+    image = Image.new("RGBA", (200, 160), (0, 0, 0, 0))
+    pen = ImageDraw.Draw(image)
+    pen.line([(110, 30), (180, 28), (140, 140)], fill=(20, 20, 20, 255), width=10, joint="curve")
+    return image
 
 
 def test_mnist_format_of_a_drawing(nb, digit_seven):
@@ -57,6 +75,19 @@ def test_inversion_makes_dark_and_light_ink_alike(nb, digit_seven):
     assert np.abs(dark_on_light - light_on_dark).max() < 0.05
 
 
+def test_mnist_form_is_left_alone(nb, mnist):
+    """A 28x28 light-on-dark digit is already in MNIST's form: it reaches the model unchanged."""
+    image = mnist[2][0]
+    assert np.array_equal(nb["to_mnist_format"](image), image.astype(np.float32) / 255)
+
+
+def test_transparency_is_white_paper(nb):
+    seven = transparent_seven()
+    on_white = Image.alpha_composite(Image.new("RGBA", seven.size, "white"), seven).convert("RGB")
+    assert np.abs(nb["as_grey"](seven) - nb["as_grey"](np.asarray(on_white))).max() < 1 / 255
+    assert np.abs(nb["as_grey"](np.asarray(seven)) - nb["as_grey"](seven)).max() < 1e-6  # RGBA array, same answer
+
+
 def test_steps_are_returned_in_order(nb, digit_seven):
     steps = nb["to_mnist_format"](digit_seven, return_steps=True)
     assert list(steps) == ["input", "inverted", "cropped", "scaled to fit 20x20", "centred 28x28"]
@@ -75,9 +106,36 @@ def test_predict_digit_on_test_digits(nb, mnist, saved_model):
     assert correct >= 195
 
 
+def test_each_input_kind_is_read(nb, mnist, saved_model, tmp_path):
+    """uint8 array, dark-on-light 28x28, PIL image, tensor, transparent PNG file: each gives the right digit."""
+    _, _, x_test, y_test = mnist
+    seven_path = tmp_path / "seven.png"
+    transparent_seven().save(seven_path)
+    cases = [(x_test[0], y_test[0]), (255 - x_test[0], y_test[0]), (Image.fromarray(x_test[1]), y_test[1]),
+             (nb["tf"].constant(x_test[2]), y_test[2]), (seven_path, 7), (str(seven_path), 7), (transparent_seven(), 7)]
+    for image, label in cases:
+        assert nb["predict_digit"](saved_model, image)[0] == label, f"{type(image).__name__} input misread"
+
+
+def test_dark_on_light_mnist_digits_are_read(nb, mnist, saved_model):
+    """MNIST digits inverted to dark ink on white paper, at 28x28: the recipe is applied, not skipped."""
+    _, _, x_test, y_test = mnist
+    right = sum(nb["predict_digit"](saved_model, 255 - x)[0] == y for x, y in zip(x_test[:300], y_test[:300]))
+    assert right >= 291, f"only {right} of 300 inverted test digits read right"
+
+
 def test_predict_digit_from_a_file(nb, saved_model, digit_seven, tmp_path):
-    from PIL import Image
     path = tmp_path / "seven.png"
     Image.fromarray(digit_seven).save(path)
     assert nb["predict_digit"](saved_model, path) == nb["predict_digit"](saved_model, digit_seven)
     assert nb["predict_digit"](saved_model, str(path))[0] == 7
+
+
+def test_min_confidence_says_unsure(nb, saved_model):
+    """Non-digits still get a digit by default; with min_confidence, a low probability gives None."""
+    noise = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    digit, probability = nb["predict_digit"](saved_model, noise)
+    assert isinstance(digit, int) and 0 < probability <= 1
+    assert nb["predict_digit"](saved_model, noise, min_confidence=probability) == (digit, probability)
+    assert nb["predict_digit"](saved_model, noise, min_confidence=np.nextafter(probability, 2)) == (None, probability)
+
