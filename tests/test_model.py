@@ -5,11 +5,17 @@ import numpy as np
 from conftest import notebook_cells
 
 
+# The notebook's own floor (0.99) is loose so that no supported environment fails a learner's run; here, in
+# the pinned environment, the saved model is held to what it reaches (99.54-99.62% over five seeds).
+PINNED_FLOOR = {False: 0.995, True: 0.98}  # full mode, fast mode (98.92% measured)
+
+
 def test_saved_model_reaches_the_floor(nb, mnist, saved_model):
     _, _, x_test, y_test = mnist
     probs = saved_model.predict(nb["prepare"](x_test), batch_size=1000, verbose=0)
     accuracy = np.mean(probs.argmax(axis=1) == y_test)
-    assert accuracy >= nb["ACCURACY_FLOOR"], f"saved model: test accuracy {accuracy:.4f} < {nb['ACCURACY_FLOOR']}"
+    floor = PINNED_FLOOR[nb["FAST"]]
+    assert accuracy >= max(floor, nb["ACCURACY_FLOOR"]), f"saved model: test accuracy {accuracy:.4f} < {floor}"
 
 
 def test_same_seed_same_training(nb, mnist):
