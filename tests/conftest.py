@@ -14,11 +14,16 @@ MODEL_PATH = ROOT / "artifacts" / "mnist_cnn.keras"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-def notebook_cells(tag=None):
-    """Code cells of the committed notebook, optionally only those carrying `tag`."""
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+def notebook_cells(tag=None, path=NOTEBOOK):
+    """Code cells of the committed notebook (or of `path`), optionally only those carrying `tag`."""
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
     return [c for c in cells if c["cell_type"] == "code"
             and (tag is None or tag in c.get("metadata", {}).get("tags", []))]
+
+
+def tagged_sources(tag, path=NOTEBOOK):
+    """The source code of the notebook's cells tagged `tag`."""
+    return ["".join(c["source"]) for c in notebook_cells(tag, path)]
 
 
 @pytest.fixture(scope="session")

@@ -17,15 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import NOTEBOOK
+from conftest import NOTEBOOK, tagged_sources
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def tagged_sources(path, tag):
-    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
-    return ["".join(c["source"]) for c in cells
-            if c["cell_type"] == "code" and tag in c.get("metadata", {}).get("tags", [])]
 
 
 def run_cell(code, namespace, filename):
@@ -45,11 +39,11 @@ def canvas(nb, request):
     source = Path(os.environ.get("CANVAS_NOTEBOOK", NOTEBOOK))
     namespace, shown = dict(nb), []
     namespace["display"] = lambda *objs, **kwargs: shown.extend((obj, kwargs) for obj in objs)
-    for code in tagged_sources(source, "standin") if source != NOTEBOOK else []:
+    for code in tagged_sources("standin", source) if source != NOTEBOOK else []:
         run_cell(code, namespace, str(source))
     if "model" not in namespace:
         namespace["model"] = request.getfixturevalue("saved_model")
-    cells = tagged_sources(source, "canvas")
+    cells = tagged_sources("canvas", source)
     assert cells, f"{source} has no code cell tagged 'canvas'"
     for code in cells:
         run_cell(code, namespace, str(source))

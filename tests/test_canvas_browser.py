@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODEL_PATH, NOTEBOOK, ROOT
+from conftest import MODEL_PATH, NOTEBOOK, ROOT, tagged_sources
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 INSTALL = "apt-get install chromium chromium-driver"
@@ -81,20 +81,15 @@ def write_notebook(folder):
     """The cells the canvas needs, as a notebook in `folder`; returns its file name."""
     import nbformat
 
-    def tagged(path, tag):
-        cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
-        return ["".join(c["source"]) for c in cells
-                if c["cell_type"] == "code" and tag in c.get("metadata", {}).get("tags", [])]
-
     source = Path(os.environ.get("CANVAS_NOTEBOOK", NOTEBOOK))
-    standins = tagged(source, "standin") if source != NOTEBOOK else []
+    standins = tagged_sources("standin", source) if source != NOTEBOOK else []
     if not any("model = " in code for code in standins):
         if not MODEL_PATH.exists():
             pytest.fail(f"{MODEL_PATH} is missing: run the notebook first (`make test` does)")
         standins.append(f"model = keras.models.load_model({str(MODEL_PATH)!r})")
-    canvas = tagged(source, "canvas")
+    canvas = tagged_sources("canvas", source)
     assert canvas, f"{source} has no code cell tagged 'canvas'"
-    cells = tagged(NOTEBOOK, "library") + standins + canvas
+    cells = tagged_sources("library") + standins + canvas
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                            "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell(code) for code in cells]
