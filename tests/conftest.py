@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "mnist_cnn.ipynb"
 MODEL_PATH = ROOT / "artifacts" / "mnist_cnn.keras"
+WARNING_WORDS = re.compile(r"Warning|WARNING|Traceback|deprecated")  # no output of the notebook may match
 sys.path.insert(0, str(ROOT / "scripts"))
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 
 import make_env  # scripts/ is on sys.path (tests/conftest.py)
+from conftest import WARNING_WORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = Path(os.environ.get("ENV_TEST_NOTEBOOK", ROOT / "mnist_cnn.ipynb"))  # e.g. to try a draft
@@ -47,7 +48,6 @@ MUST_NOT_CHANGE = ("tensorflow", "keras", "numpy", "protobuf")
 NEEDED = ("ai-edge-litert", "onnx", "onnxruntime", "tf2onnx", "anywidget")  # the first cell installs what lacks
 # the notebook's own words when it carries on without a package or an export: a swallowed failure here
 FALLBACK_WORDS = re.compile(r"Could not install|cannot be exported")
-WARNING_WORDS = re.compile(r"Warning|WARNING|Traceback|deprecated")  # as in tests/test_notebook_hygiene.py
 TIMEOUT = int(os.environ.get("ENV_TEST_TIMEOUT", "1800"))
 # pip settings that only say how to reach an index; everything else (PIP_FIND_LINKS, PIP_CONSTRAINT,
 # PIP_DISABLE_PIP_VERSION_CHECK...) is this machine's, not the hosted runtime's

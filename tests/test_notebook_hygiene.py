@@ -3,7 +3,7 @@
 import json
 import re
 
-from conftest import NOTEBOOK
+from conftest import NOTEBOOK, WARNING_WORDS
 
 nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
 code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -23,7 +23,7 @@ def test_no_errors_stderr_or_warnings():
             assert out["output_type"] != "error", f"cell {i} holds an error"
             assert out.get("name") != "stderr", f"cell {i} wrote to stderr: {''.join(out['text'])[:200]}"
             text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
-            assert not re.search(r"Warning|WARNING|Traceback|deprecated", text), f"cell {i}: {text[:200]}"
+            assert not WARNING_WORDS.search(text), f"cell {i}: {text[:200]}"
 
 
 def test_every_code_cell_follows_prose():
