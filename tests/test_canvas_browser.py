@@ -95,7 +95,6 @@ def write_notebook(folder):
     nb.cells = [nbformat.v4.new_code_cell(code) for code in cells]
     nbformat.write(nb, folder / "canvas_test.ipynb")
     (folder / "data").symlink_to(ROOT / "data")  # the library cells name data/mnist.npz relative to the notebook
-    (folder / "artifacts").symlink_to(ROOT / "artifacts")  # the still picture is the notebook's own_digit.png
     return "canvas_test.ipynb"
 
 

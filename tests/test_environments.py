@@ -15,7 +15,7 @@ For each runtime in tests/envs/ (a pip spec with that runtime's exact versions):
   4. the test fails on any error output or stderr stream output (or Warning/Traceback/deprecated printed on
      stdout, the rule of test_notebook_hygiene.py, or the notebook's fallback notices "Could not install" /
      "cannot be exported"), naming the cell; also if tensorflow, keras, numpy or protobuf changed version,
-     or ai-edge-litert, onnx, onnxruntime, tf2onnx or anywidget is still missing after the run. The executed copy is saved as artifacts/envs/<name>.ipynb.
+     or ai-edge-litert or anywidget is still missing after the run. The executed copy is saved as artifacts/envs/<name>.ipynb.
 It skips only when the interpreter a spec needs (e.g. Python 3.13 for colab) is not installed.
 
 Environment knobs: ENV_TEST_TIMEOUT (seconds for the whole notebook, default 1800), ENV_TEST_NOTEBOOK (another
@@ -45,7 +45,7 @@ OUT_DIR = ROOT / "artifacts" / "envs"
 RUNS_DIR = make_env.ENVS_DIR / "runs"   # same file system as the base envs, so hard links work
 RUNTIMES = ["colab", "kaggle"]
 MUST_NOT_CHANGE = ("tensorflow", "keras", "numpy", "protobuf")
-NEEDED = ("ai-edge-litert", "onnx", "onnxruntime", "tf2onnx", "anywidget")  # the first cell installs what lacks
+NEEDED = ("ai-edge-litert", "anywidget")  # the first cell installs what lacks
 # the notebook's own words when it carries on without a package or an export: a swallowed failure here
 FALLBACK_WORDS = re.compile(r"Could not install|cannot be exported")
 TIMEOUT = int(os.environ.get("ENV_TEST_TIMEOUT", "1800"))

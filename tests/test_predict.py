@@ -76,9 +76,21 @@ def test_inversion_makes_dark_and_light_ink_alike(nb, digit_seven):
 
 
 def test_mnist_form_is_left_alone(nb, mnist):
-    """A 28x28 light-on-dark digit is already in MNIST's form: it reaches the model unchanged."""
-    image = mnist[2][0]
-    assert np.array_equal(nb["to_mnist_format"](image), image.astype(np.float32) / 255)
+    """A 28x28 light-on-dark, centred digit is already in MNIST's form: it reaches the model unchanged."""
+    for image in mnist[2][:300]:
+        assert np.array_equal(nb["to_mnist_format"](image), image.astype(np.float32) / 255)
+
+
+def test_an_off_centre_28x28_digit_is_centred(nb, mnist, saved_model):
+    """A light-on-dark 28x28 digit moved off-centre goes through the recipe, which centres it again."""
+    from scipy import ndimage
+    _, _, x_test, y_test = mnist
+    moved = [np.roll(image, (4, -4), axis=(0, 1)) for image in x_test[:100]]  # the ink stays inside
+    for image in moved[:10]:
+        result = nb["to_mnist_format"](image)
+        assert np.abs(np.subtract(ndimage.center_of_mass(result), 14)).max() <= 0.6
+    right = sum(nb["predict_digit"](saved_model, image)[0] == label for image, label in zip(moved, y_test[:100]))
+    assert right >= 97, f"only {right} of 100 off-centre digits read right"
 
 
 def test_transparency_is_white_paper(nb):
