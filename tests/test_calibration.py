@@ -42,13 +42,12 @@ def test_saved_model_carries_the_temperature(nb, summary, calibrated, test_set):
     assert ece_calibrated <= (0.01 if nb["FAST"] else 0.005), f"calibrated test ECE {ece_calibrated:.4f}"
 
 
-def test_temperature_minimises_the_validation_loss(nb, mnist, summary, calibrated):
+def test_temperature_minimises_the_validation_loss(nb, mnist, saved_model):
     """T was chosen on validation: any other temperature gives a higher validation cross-entropy."""
     from sklearn.model_selection import train_test_split
     x_train, y_train = nb["prepare"](mnist[0]), mnist[1]
     _, x_val, _, y_val = train_test_split(x_train, y_train, test_size=nb["VAL_SIZE"], stratify=y_train, random_state=nb["SEED"])
-    saved = nb["keras"].models.load_model(nb["ARTIFACTS"] / "mnist_cnn.keras")
-    log_probs = np.log(np.maximum(saved.predict(x_val, batch_size=1000, verbose=0), 1e-30))  # already divided by T
+    log_probs = np.log(np.maximum(saved_model.predict(x_val, batch_size=1000, verbose=0), 1e-30))  # already divided by T
     loss = lambda t: -np.mean(np.log(softmax(log_probs / t, axis=1)[np.arange(len(y_val)), y_val]))  # noqa: E731
     assert loss(1) <= min(loss(0.9), loss(1.1)) + 1e-6, "the saved temperature is not the validation optimum"
 
