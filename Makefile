@@ -7,6 +7,9 @@ NB := mnist_cnn.ipynb
 EXECUTE := $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
 	--KernelManager.transport=ipc --ExecutePreprocessor.store_widget_state=False
 PYTEST := $(BIN)/python -m pytest $(NB) tests --nbval-cell-timeout=1800
+# nbval re-runs the notebook with another seed than the committed run's (seed 1). Every output that training can
+# change then differs, so a cell that lacks its ignore marker fails here, on any CPU, not only on another one.
+NBVAL_SEED := 2
 
 .PHONY: setup data notebook record test test-fast clean
 
@@ -26,8 +29,8 @@ notebook: data  ## run the notebook top to bottom; the executed copy goes to art
 record: data  ## maintainers: re-run the notebook in place to refresh its committed outputs
 	$(EXECUTE) --inplace $(NB)
 
-test: data  ## nbval re-runs the notebook and compares outputs, then the unit tests
-	$(PYTEST) --nbval
+test: data  ## nbval re-runs the notebook (seed $(NBVAL_SEED)) and compares outputs, then the unit tests
+	MNIST_SEED=$(NBVAL_SEED) $(PYTEST) --nbval
 
 test-fast: data  ## quick iteration: fast mode, outputs not compared
 	MNIST_FAST=1 $(PYTEST) --nbval-lax

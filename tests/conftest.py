@@ -1,5 +1,6 @@
 """Shared fixtures: the notebook's own functions, the data, and the model the notebook saved."""
 
+import ast
 import json
 import os
 import re
@@ -26,6 +27,13 @@ def notebook_cells(tag=None, path=NOTEBOOK):
 def tagged_sources(tag, path=NOTEBOOK):
     """The source code of the notebook's cells tagged `tag`."""
     return ["".join(c["source"]) for c in notebook_cells(tag, path)]
+
+
+def pinned_versions(path=NOTEBOOK):
+    """The versions the notebook's first cell installs a missing package at: its TESTED dict, {name: version}."""
+    tree = ast.parse("".join(notebook_cells(path=path)[0]["source"]))
+    return next(ast.literal_eval(node.value) for node in tree.body
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "TESTED")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ For each runtime in tests/envs/ (a pip spec with that runtime's exact versions):
   4. the test fails on any error output or stderr stream output (or Warning/Traceback/deprecated printed on
      stdout, the rule of test_notebook_hygiene.py, or the notebook's fallback notices "Could not install" /
      "cannot be exported"), naming the cell; also if tensorflow, keras, numpy or protobuf changed version,
-     or ai-edge-litert or anywidget is still missing after the run. The executed copy is saved as artifacts/envs/<name>.ipynb.
+     or ai-edge-litert or anywidget is still missing after the run, or a package the first cell installed (the
+     ones named in its TESTED dict) is not at the version pinned there. The executed copy is saved as artifacts/envs/<name>.ipynb.
 It skips only when the interpreter a spec needs (e.g. Python 3.13 for colab) is not installed.
 
 Environment knobs: ENV_TEST_TIMEOUT (seconds for the whole notebook, default 1800), ENV_TEST_NOTEBOOK (another
@@ -37,7 +38,7 @@ from pathlib import Path
 import pytest
 
 import make_env  # scripts/ is on sys.path (tests/conftest.py)
-from conftest import WARNING_WORDS
+from conftest import WARNING_WORDS, pinned_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = Path(os.environ.get("ENV_TEST_NOTEBOOK", ROOT / "mnist_cnn.ipynb"))  # e.g. to try a draft
@@ -47,7 +48,7 @@ RUNTIMES = ["colab", "kaggle"]
 MUST_NOT_CHANGE = ("tensorflow", "keras", "numpy", "protobuf")
 NEEDED = ("ai-edge-litert", "anywidget")  # the first cell installs what lacks
 # the notebook's own words when it carries on without a package or an export: a swallowed failure here
-FALLBACK_WORDS = re.compile(r"Could not install|cannot be exported")
+FALLBACK_WORDS = re.compile(r"Could not install|does not fit beside|cannot be exported")
 TIMEOUT = int(os.environ.get("ENV_TEST_TIMEOUT", "1800"))
 # pip settings that only say how to reach an index; everything else (PIP_FIND_LINKS, PIP_CONSTRAINT,
 # PIP_DISABLE_PIP_VERSION_CHECK...) is this machine's, not the hosted runtime's
@@ -136,6 +137,8 @@ def test_notebook_runs_cleanly(name, tmp_path):
     base_before = file_states(base)
     run_env = make_env.clone_env(base, RUNS_DIR / name)
     versions_before = installed_versions(run_env / "bin" / "python")
+    tested = pinned_versions(NOTEBOOK)
+    absent_before = [p for p, v in installed_versions(run_env / "bin" / "python", tested).items() if v is None]
 
     kernel = f"mnist-{name}-imitation"
     env = kernel_environment(run_env, tmp_path / "jupyter", tmp_path / "ipython")
@@ -170,6 +173,13 @@ def test_notebook_runs_cleanly(name, tmp_path):
     missing = [p for p, v in installed_versions(run_env / "bin" / "python", NEEDED).items() if v is None]
     if missing:
         problems.append(f"after the run these are still not installed: {', '.join(missing)}")
+    installed_now = installed_versions(run_env / "bin" / "python", absent_before)
+    print(f"{name}: the first cell installed " + ", ".join(f"{p} {v}" for p, v in installed_now.items() if v))
+    for package, version in installed_now.items():  # new packages come at the versions the notebook was tested with
+        if version is not None and version != tested[package]:
+            problems.append(f"the first cell installed {package} {version}, not the tested {tested[package]}")
+    if "ai-edge-litert" not in absent_before:
+        problems.append("ai-edge-litert was already installed, so the install path of the first cell was not tested")
     changed = sorted(p for p, s in file_states(base).items() if base_before.get(p) != s)
     if changed:  # must not happen; make the next run rebuild the base
         (base / make_env.STAMP_NAME).unlink(missing_ok=True)

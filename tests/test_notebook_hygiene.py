@@ -1,9 +1,10 @@
 """The committed notebook is the clean record of one top-to-bottom run."""
 
+import importlib.metadata
 import json
 import re
 
-from conftest import NOTEBOOK, WARNING_WORDS
+from conftest import NOTEBOOK, ROOT, WARNING_WORDS, pinned_versions
 
 nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
 code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -77,3 +78,25 @@ def test_plumbing_is_folded_away():
     assert "FAST = " in "".join(first_visible["source"]), "the first code a reader sees is the configuration"
     calls = [m.group() for c in code_cells for m in re.finditer(r"\.\s*_[a-z]\w*\(", "".join(c["source"]))]
     assert not calls, f"private-looking calls in the notebook: {calls}"
+
+
+def test_first_cell_installs_the_pinned_versions():
+    """Its pins are requirements.txt's, and every pin (the dependencies it names too) is what the pinned env holds."""
+    tested = pinned_versions()
+    required = dict(re.findall(r"^([\w.-]+)==(\S+)", (ROOT / "requirements.txt").read_text(), re.M))
+    for name, version in tested.items():
+        assert required.get(name, version) == version, f"{name}: the first cell pins {version}, requirements.txt {required[name]}"
+        assert importlib.metadata.version(name) == version, f"{name} {version} is pinned, but the pinned env has another version"
+    assert {"ai-edge-litert", "anywidget", "tensorflow"} <= set(tested)
+
+
+def test_nbval_runs_another_seed_than_the_committed_run():
+    """`make test` compares a run of another seed with the committed outputs: a cell whose output training can
+    change, but which lacks the ignore marker, then fails on every machine, not only on another CPU."""
+    config = next(c for c in code_cells if "FAST = " in "".join(c["source"]))
+    committed = re.search(r"seed (\d+)", "".join("".join(o.get("text", "")) for o in config["outputs"])).group(1)
+    makefile = (ROOT / "Makefile").read_text()
+    nbval_seed = re.search(r"^NBVAL_SEED := (\d+)", makefile, re.M).group(1)
+    assert nbval_seed != committed, f"nbval must run another seed than the committed seed {committed}"
+    test_recipe = re.search(r"^test: .*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "MNIST_SEED=$(NBVAL_SEED)" in test_recipe and "--nbval" in test_recipe
