@@ -12,7 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "mnist_cnn.ipynb"
-MODEL_PATH = ROOT / "artifacts" / "mnist_cnn.keras"
+MODEL_PATH = ROOT / "artifacts" / "mnist_cnn.keras"      # Part I's ten-digit classifier
+READER_PATH = ROOT / "artifacts" / "digit_reader.keras"   # Part II's model: eleven answers, calibrated
+SUMMARY_PATH = ROOT / "artifacts" / "summary.json"
 WARNING_WORDS = re.compile(r"Warning|WARNING|Traceback|deprecated")  # no output of the notebook may match
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -61,6 +63,22 @@ def saved_model(nb):
         pytest.fail(f"{MODEL_PATH} is missing: the notebook writes it, so run it first "
                     "(`make test` runs it through nbval before these tests)")
     return nb["keras"].models.load_model(MODEL_PATH)
+
+
+@pytest.fixture(scope="session")
+def saved_reader(nb):
+    """The model that can say "not a digit", as the notebook saved it (calibrated)."""
+    if not READER_PATH.exists():
+        pytest.fail(f"{READER_PATH} is missing: the notebook writes it, so run it first (`make test` does)")
+    return nb["keras"].models.load_model(READER_PATH)
+
+
+@pytest.fixture(scope="session")
+def summary():
+    """The numbers of the notebook's last run (artifacts/summary.json)."""
+    if not SUMMARY_PATH.exists():
+        pytest.fail(f"{SUMMARY_PATH} is missing: run the notebook first (`make test` runs it through nbval)")
+    return json.loads(SUMMARY_PATH.read_text())
 
 
 @pytest.fixture

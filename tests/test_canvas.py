@@ -1,9 +1,10 @@
 """The draw-a-digit canvas, Python side: the widget is driven in-process, the way the browser drives it.
 
-The cells tagged "canvas" are run on top of the notebook's "library" cells, with the saved model as `model`.
+The cells tagged "canvas" are run on top of the notebook's "library" cells, with the saved reader as `reader` and the
+threshold of the notebook's last run (artifacts/summary.json) as `threshold`.
 While the canvas is developed outside the notebook, CANVAS_NOTEBOOK=<path> takes the "canvas" cells from that
 notebook instead, after its cells tagged "standin" (stand-ins for what the notebook does not have yet; one of
-them may define `model`).
+them may define `reader`).
 """
 
 import ast
@@ -41,8 +42,9 @@ def canvas(nb, request):
     namespace["display"] = lambda *objs, **kwargs: shown.extend((obj, kwargs) for obj in objs)
     for code in tagged_sources("standin", source) if source != NOTEBOOK else []:
         run_cell(code, namespace, str(source))
-    if "model" not in namespace:
-        namespace["model"] = request.getfixturevalue("saved_model")
+    if "reader" not in namespace:
+        namespace["reader"] = request.getfixturevalue("saved_reader")
+        namespace["threshold"] = request.getfixturevalue("summary")["confidence threshold"]
     cells = tagged_sources("canvas", source)
     assert cells, f"{source} has no code cell tagged 'canvas'"
     for code in cells:
@@ -71,17 +73,29 @@ def drawing(digit):
     return image
 
 
-def top(prediction):
-    """The (digit, probability) pairs the widget shows, from lines like '7: 98.3%'."""
-    pairs = [line.split(": ") for line in prediction.splitlines()]
-    return [(int(d), float(p.rstrip("%")) / 100) for d, p in pairs]
+def scribble():
+    """A tangle of strokes, the kind of thing people draw to see what the model says."""
+    image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    pen = ImageDraw.Draw(image)
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        pen.line([tuple(p) for p in rng.uniform(30, 250, (5, 2))], fill=(20, 20, 20, 255), width=18, joint="curve")
+    return image
+
+
+def answer_and_top(prediction):
+    """The answer in words (first line) and the (digit, probability) pairs below it, from lines like '7: 98.3%'."""
+    first, *rest = prediction.splitlines()
+    pairs = [line.split(": ") for line in rest]
+    return first, [(int(d), float(p.rstrip("%")) / 100) for d, p in pairs]
 
 
 @pytest.mark.parametrize("digit", [7, 3])
 def test_a_drawn_digit_is_read_and_clear_resets(canvas, digit):
     widget = canvas["DigitCanvas"]()
     widget.png = png_url(drawing(digit))
-    shown = top(widget.prediction)
+    answer, shown = answer_and_top(widget.prediction)
+    assert answer == str(digit), f"drew a {digit}, the canvas answers:\n{widget.prediction}"
     assert len(shown) == 3 and len({d for d, _ in shown}) == 3, widget.prediction
     assert shown[0][0] == digit, f"drew a {digit}, the canvas shows:\n{widget.prediction}"
     assert 0 < shown[0][1] <= 1 and shown[0][1] >= shown[1][1] >= shown[2][1]
@@ -91,6 +105,14 @@ def test_a_drawn_digit_is_read_and_clear_resets(canvas, digit):
 
     widget.png = ""  # what Clear sends
     assert widget.seen == "" and widget.prediction == ""
+
+
+def test_a_scribble_is_not_a_digit(canvas):
+    widget = canvas["DigitCanvas"]()
+    widget.png = png_url(scribble())
+    answer, shown = answer_and_top(widget.prediction)
+    assert answer.startswith("not a digit"), f"drew a scribble, the canvas answers:\n{widget.prediction}"
+    assert len(shown) == 3 and widget.seen.startswith("data:image/png;base64,")
 
 
 def test_a_blank_canvas_says_why_instead_of_predicting(canvas):

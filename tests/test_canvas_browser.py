@@ -1,8 +1,8 @@
 """The draw-a-digit canvas in a real front end: JupyterLab in headless Chromium, driven by Selenium.
 
-A small notebook (the notebook's "library" cells, the saved model, the "canvas" cells) is run in JupyterLab;
-a 7 is drawn on the canvas with the mouse, the page must show 7 as the top prediction, and Clear must empty the
-outputs. A screenshot (taken after drawing) goes to artifacts/canvas_browser.png. Needs Debian's `chromium` and
+A small notebook (the notebook's "library" cells, the saved reader and its threshold, the "canvas" cells) is run in
+JupyterLab; a 7 is drawn on the canvas with the mouse, the page must answer 7, Clear must empty the outputs, and a
+scribble drawn next must be answered "not a digit". A screenshot (taken after drawing) goes to artifacts/canvas_browser.png. Needs Debian's `chromium` and
 `chromium-driver`; without them the test is skipped, except under CI (CI=true), where it fails.
 CANVAS_FRONTEND=notebook runs it in Jupyter Notebook 7 instead of JupyterLab.
 CANVAS_NOTEBOOK=<path>: as in test_canvas.py, take the "standin" and "canvas" cells from that notebook.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODEL_PATH, NOTEBOOK, ROOT, tagged_sources
+from conftest import NOTEBOOK, READER_PATH, ROOT, SUMMARY_PATH, tagged_sources
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 INSTALL = "apt-get install chromium chromium-driver"
@@ -83,10 +83,11 @@ def write_notebook(folder):
 
     source = Path(os.environ.get("CANVAS_NOTEBOOK", NOTEBOOK))
     standins = tagged_sources("standin", source) if source != NOTEBOOK else []
-    if not any("model = " in code for code in standins):
-        if not MODEL_PATH.exists():
-            pytest.fail(f"{MODEL_PATH} is missing: run the notebook first (`make test` does)")
-        standins.append(f"model = keras.models.load_model({str(MODEL_PATH)!r})")
+    if not any("reader = " in code for code in standins):
+        if not READER_PATH.exists() or not SUMMARY_PATH.exists():
+            pytest.fail(f"{READER_PATH} or {SUMMARY_PATH} is missing: run the notebook first (`make test` does)")
+        threshold = json.loads(SUMMARY_PATH.read_text())["confidence threshold"]
+        standins.append(f"reader = keras.models.load_model({str(READER_PATH)!r})\nthreshold = {threshold!r}")
     canvas = tagged_sources("canvas", source)
     assert canvas, f"{source} has no code cell tagged 'canvas'"
     cells = tagged_sources("library") + standins + canvas
@@ -190,20 +191,34 @@ def test_drawing_a_seven_in_the_browser(jupyter, browser):
     canvas = deadline.wait("the canvas to appear after running all cells", canvas_or_error, 90, poll=0.5)[0]
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
 
-    # A 7, with offsets from the canvas centre: the bar from left to right, then the stem down and to the left.
-    pen = ActionChains(browser, duration=20).move_to_element_with_offset(canvas, -80, -90).click_and_hold()
-    for dx, dy in [(40, 0)] * 4 + [(-12, 24)] * 8:
-        pen.move_by_offset(dx, dy)
-    pen.release().perform()
+    def draw(strokes):
+        """Each stroke: a start (offsets from the canvas centre) and the moves that follow, pen down."""
+        for start, moves in strokes:
+            pen = ActionChains(browser, duration=20).move_to_element_with_offset(canvas, *start).click_and_hold()
+            for move in moves:
+                pen.move_by_offset(*move)
+            pen.release().perform()
 
     text = lambda: canvas.find_element(By.XPATH, "../pre").text.strip()  # noqa: E731
-    shown = deadline.wait("a prediction to appear beside the canvas after drawing", text, 30)
+    seen = canvas.find_element(By.XPATH, "../img")
+    src = lambda: browser.execute_script("return arguments[0].getAttribute('src')", seen)  # noqa: E731
+
+    # A 7: the bar from left to right, then the stem down and to the left.
+    draw([((-80, -90), [(40, 0)] * 4 + [(-12, 24)] * 8)])
+    shown = deadline.wait("an answer to appear beside the canvas after drawing", text, 30)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     browser.save_screenshot(str(SCREENSHOT))
-    assert shown.splitlines()[0].startswith("7:"), f"drew a 7, the page shows:\n{shown}"
-    seen = canvas.find_element(By.XPATH, "../img")
-    assert seen.get_attribute("src").startswith("data:image/png;base64,"), "the 28x28 view is shown"
+    assert shown.splitlines()[0] == "7", f"drew a 7, the page shows:\n{shown}"
+    assert src().startswith("data:image/png;base64,"), "the 28x28 view is shown"
 
     canvas.find_element(By.XPATH, "../button").click()  # Clear
-    src = lambda: browser.execute_script("return arguments[0].getAttribute('src')", seen)  # noqa: E731
-    deadline.wait("Clear to empty the prediction and the 28x28 view", lambda: not text() and src() == "", 15)
+    deadline.wait("Clear to empty the answer and the 28x28 view", lambda: not text() and src() == "", 15)
+
+    # A scribble: three zigzags across one another.
+    draw([((-110, -100), [(45, 70), (45, -70)] * 2 + [(30, 120)]), ((-100, 90), [(60, -40), (20, 60), (60, -90), (-40, -50)]),
+          ((100, -110), [(-70, 60), (-30, 120), (-80, -40)])])
+    answer = lambda: text().splitlines()[0] if text() else ""  # noqa: E731
+    shown = deadline.wait("an answer to the scribble", answer, 30)
+    SCREENSHOT.with_name("canvas_browser_scribble.png").parent.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOT.with_name("canvas_browser_scribble.png")))
+    assert shown.startswith("not a digit"), f"drew a scribble, the page shows:\n{text()}"

@@ -10,12 +10,12 @@ For each runtime in tests/envs/ (a pip spec with that runtime's exact versions):
   1. scripts/make_env.py builds or reuses .envs/<name>-base (stamped with the spec's hash);
   2. a throw-away hard-linked copy .envs/runs/<name> gets a Jupyter kernelspec in a temporary JUPYTER_PATH;
   3. nbconvert (from .venv) runs the notebook in fast mode (MNIST_FAST=1) on that kernel, in a scratch
-     directory (so artifacts/ is untouched). The export packages are NOT preinstalled: the notebook's
-     first cell must install what is missing, as it has to on Colab and Kaggle;
+     directory (so artifacts/ is untouched). anywidget, which both runtimes have, is uninstalled from the
+     copy first: the notebook's first cell must install what is missing, as on a runtime without it;
   4. the test fails on any error output or stderr stream output (or Warning/Traceback/deprecated printed on
      stdout, the rule of test_notebook_hygiene.py, or the notebook's fallback notices "Could not install" /
      "cannot be exported"), naming the cell; also if tensorflow, keras, numpy or protobuf changed version,
-     or ai-edge-litert or anywidget is still missing after the run, or a package the first cell installed (the
+     or anywidget is still missing after the run, or a package the first cell installed (the
      ones named in its TESTED dict) is not at the version pinned there. The executed copy is saved as artifacts/envs/<name>.ipynb.
 It skips only when the interpreter a spec needs (e.g. Python 3.13 for colab) is not installed.
 
@@ -46,7 +46,7 @@ OUT_DIR = ROOT / "artifacts" / "envs"
 RUNS_DIR = make_env.ENVS_DIR / "runs"   # same file system as the base envs, so hard links work
 RUNTIMES = ["colab", "kaggle"]
 MUST_NOT_CHANGE = ("tensorflow", "keras", "numpy", "protobuf")
-NEEDED = ("ai-edge-litert", "anywidget")  # the first cell installs what lacks
+NEEDED = ("anywidget",)  # preinstalled on Colab and Kaggle; removed from the throw-away copy, so that the first cell installs it
 # the notebook's own words when it carries on without a package or an export: a swallowed failure here
 FALLBACK_WORDS = re.compile(r"Could not install|does not fit beside|cannot be exported")
 TIMEOUT = int(os.environ.get("ENV_TEST_TIMEOUT", "1800"))
@@ -136,6 +136,7 @@ def test_notebook_runs_cleanly(name, tmp_path):
     base = make_env.ensure_env(name)
     base_before = file_states(base)
     run_env = make_env.clone_env(base, RUNS_DIR / name)
+    subprocess.run([str(run_env / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", *NEEDED], check=True, capture_output=True)
     versions_before = installed_versions(run_env / "bin" / "python")
     tested = pinned_versions(NOTEBOOK)
     absent_before = [p for p, v in installed_versions(run_env / "bin" / "python", tested).items() if v is None]
@@ -178,8 +179,8 @@ def test_notebook_runs_cleanly(name, tmp_path):
     for package, version in installed_now.items():  # new packages come at the versions the notebook was tested with
         if version is not None and version != tested[package]:
             problems.append(f"the first cell installed {package} {version}, not the tested {tested[package]}")
-    if "ai-edge-litert" not in absent_before:
-        problems.append("ai-edge-litert was already installed, so the install path of the first cell was not tested")
+    if not set(NEEDED) <= set(absent_before):
+        problems.append(f"{', '.join(NEEDED)} was already installed, so the install path of the first cell was not tested")
     changed = sorted(p for p, s in file_states(base).items() if base_before.get(p) != s)
     if changed:  # must not happen; make the next run rebuild the base
         (base / make_env.STAMP_NAME).unlink(missing_ok=True)

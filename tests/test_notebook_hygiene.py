@@ -87,7 +87,7 @@ def test_first_cell_installs_the_pinned_versions():
     for name, version in tested.items():
         assert required.get(name, version) == version, f"{name}: the first cell pins {version}, requirements.txt {required[name]}"
         assert importlib.metadata.version(name) == version, f"{name} {version} is pinned, but the pinned env has another version"
-    assert {"ai-edge-litert", "anywidget", "tensorflow"} <= set(tested)
+    assert {"anywidget", "tensorflow"} <= set(tested)
 
 
 def test_nbval_runs_another_seed_than_the_committed_run():

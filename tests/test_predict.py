@@ -100,12 +100,6 @@ def test_transparency_is_white_paper(nb):
     assert np.abs(nb["as_grey"](np.asarray(seven)) - nb["as_grey"](seven)).max() < 1e-6  # RGBA array, same answer
 
 
-def test_steps_are_returned_in_order(nb, digit_seven):
-    steps = nb["to_mnist_format"](digit_seven, return_steps=True)
-    assert list(steps) == ["input", "inverted", "cropped", "scaled to fit 20x20", "centred 28x28"]
-    assert max(steps["scaled to fit 20x20"].shape) == 20
-
-
 def test_predict_digit_on_test_digits(nb, mnist, saved_model):
     _, _, x_test, y_test = mnist
     for image, label in zip(x_test[:20], y_test[:20]):
@@ -151,3 +145,54 @@ def test_min_confidence_says_unsure(nb, saved_model):
     assert nb["predict_digit"](saved_model, noise, min_confidence=probability) == (digit, probability)
     assert nb["predict_digit"](saved_model, noise, min_confidence=np.nextafter(probability, 2)) == (None, probability)
 
+
+
+def test_a_ten_digit_model_never_says_not_a_digit(nb, saved_model):
+    """Part I's model has ten outputs: whatever it is shown, it names a digit."""
+    rng = np.random.default_rng(0)
+    for make in nb["TEACH"].values():
+        answer, probability = nb["predict_digit"](saved_model, make(rng))
+        assert isinstance(answer, int) and 0 <= answer <= 9 and 0 < probability <= 1
+
+
+@pytest.mark.parametrize("kind", ["noise", "scribbles", "letters, DejaVu Sans", "letters, 14 other fonts", "textures", "shapes",
+                                  "photo crops"])
+def test_the_reader_says_not_a_digit(nb, saved_reader, kind):
+    """Called as for a digit, with no extra argument, the reader answers NOT_A_DIGIT for most non-digits, of every kind,
+    the kinds it never saw included; with the notebook's threshold, nearly all of them are refused."""
+    rng = np.random.default_rng(12345)  # not a seed the notebook uses
+    make = {**nb["TEACH"], **nb["HELD_OUT"]}[kind]
+    answers = [nb["predict_digit"](saved_reader, make(rng))[0] for _ in range(60)]
+    assert all(a == nb["NOT_A_DIGIT"] or isinstance(a, int) for a in answers)
+    share = np.mean([a == nb["NOT_A_DIGIT"] for a in answers])
+    assert share >= (0.9 if kind in nb["TEACH"] else 0.6), f"{kind}: only {share:.0%} called not a digit"
+
+
+def test_the_reader_refuses_with_its_threshold(nb, saved_reader, summary):
+    rng = np.random.default_rng(54321)
+    images = [make(rng) for make in nb["HELD_OUT"].values() for _ in range(40)]
+    answers = [nb["predict_digit"](saved_reader, image, summary["confidence threshold"])[0] for image in images]
+    refused = np.mean([a is None or a == nb["NOT_A_DIGIT"] for a in answers])
+    assert refused >= 0.9, f"only {refused:.0%} of non-digits of kinds never taught were refused"
+
+
+def test_the_reader_still_reads_digits(nb, mnist, saved_reader, summary):
+    """Real digits are not called "not a digit": MNIST test digits (the batch) and digits printed in other fonts."""
+    _, _, x_test, y_test = mnist
+    probs = saved_reader.predict(nb["prepare"](x_test[:2000]), batch_size=1000, verbose=0)
+    assert np.mean(probs.argmax(axis=1) == 10) <= 0.002
+    assert np.mean(probs.argmax(axis=1) == y_test[:2000]) >= 0.99
+    rng = np.random.default_rng(2024)
+    labels = rng.integers(0, 10, 100)
+    answers = [nb["predict_digit"](saved_reader, nb["printed"](str(d), nb["OTHER_FONTS"], rng))[0] for d in labels]
+    assert np.mean([a == d for a, d in zip(answers, labels)]) >= 0.95
+    digit, probability = nb["predict_digit"](saved_reader, transparent_seven(), summary["confidence threshold"])
+    assert digit == 7 and probability >= summary["confidence threshold"]
+
+
+def test_errors_stay_errors_for_the_reader(nb):
+    """Blank images and wrong types are errors, before any model is asked: never "not a digit"."""
+    for image, error in [(np.zeros((28, 28), np.uint8), ValueError), (single_dot(), ValueError), ("x" * 3, FileNotFoundError),
+                         ([1, 2, 3], TypeError)]:
+        with pytest.raises(error):
+            nb["predict_digit"](NoModel(), image)
