@@ -14,6 +14,13 @@ def test_python3_kernelspec():
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
+def test_every_cell_has_a_unique_id():
+    """nbformat 4.5 requires cell ids; nbformat warns today and will refuse later."""
+    ids = [c.get("id") for c in nb["cells"]]
+    assert None not in ids, f"cell {ids.index(None)} has no id"
+    assert len(set(ids)) == len(ids), "two cells share an id"
+
+
 def test_execution_counts_run_one_to_n():
     assert [c["execution_count"] for c in code_cells] == list(range(1, len(code_cells) + 1))
 
