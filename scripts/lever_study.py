@@ -123,7 +123,7 @@ def train(nb, seed, conv1, conv2, dense, pool_first, dropout, epochs, batch, pea
     from sklearn.model_selection import train_test_split
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    train_images, train_labels, test_images, test_labels = nb["load_mnist"]()
+    train_images, train_labels, test_images, test_labels = nb["load_mnist"](nb["DATA_PATH"])
     x_train, x_val, y_train, y_val = train_test_split(nb["prepare"](train_images), train_labels, test_size=nb["VAL_SIZE"],
                                                       stratify=train_labels, random_state=seed)
     x_test, y_test = nb["prepare"](test_images), test_labels
@@ -170,7 +170,7 @@ def time_steps(nb, names, rounds, steps=150):
     import numpy as np, keras, tensorflow as tf
     keras.utils.set_random_seed(1)
     tf.config.experimental.enable_op_determinism()
-    x, y = nb["prepare"](nb["load_mnist"]()[0][:20000]), keras.utils.to_categorical(np.arange(20000) % 10, 10)
+    x, y = nb["prepare"](nb["load_mnist"](nb["DATA_PATH"])[0][:20000]), keras.utils.to_categorical(np.arange(20000) % 10, 10)
     fits, times = {}, {name: [] for name in names}
     for name in names:
         settings = {**RECIPE, **VARIANTS[name]}

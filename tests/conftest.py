@@ -53,7 +53,7 @@ def mnist(nb):
     """The verified MNIST arrays (x_train, y_train, x_test, y_test) from data/mnist.npz."""
     if not nb["DATA_PATH"].exists():
         pytest.fail(f"{nb['DATA_PATH']} is missing: run `make data` (or `python scripts/make_mnist_npz.py`) first")
-    return nb["load_mnist"]()
+    return nb["load_mnist"](nb["DATA_PATH"])
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +67,24 @@ def saved_model(nb):
 
 @pytest.fixture(scope="session")
 def saved_reader(nb):
-    """The model that can say "not a digit", as the notebook saved it (calibrated)."""
+    """The model that can say "not a digit", as the notebook saved it: calibrated, with its threshold."""
     if not READER_PATH.exists():
         pytest.fail(f"{READER_PATH} is missing: the notebook writes it, so run it first (`make test` does)")
-    return nb["keras"].models.load_model(READER_PATH)
+    return nb["load_reader"](READER_PATH)
+
+
+class StandIn:
+    """A model whose answer does not depend on training: it returns fixed probabilities for every image,
+    and keeps what it was given, for tests of the code around the model."""
+
+    def __init__(self, probs, threshold=None):
+        self.probs, self.seen = np.asarray(probs, np.float32), []
+        if threshold is not None:
+            self.threshold = threshold
+
+    def predict_on_batch(self, x):
+        self.seen.append(np.asarray(x))
+        return np.tile(self.probs, (len(x), 1))
 
 
 @pytest.fixture(scope="session")

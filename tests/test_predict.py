@@ -1,8 +1,12 @@
 """predict_digit and the MNIST-style preparation of any image: what users rely on."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+
+from conftest import READER_PATH, StandIn
 
 
 class NoModel:
@@ -82,15 +86,17 @@ def test_mnist_form_is_left_alone(nb, mnist):
 
 
 def test_an_off_centre_28x28_digit_is_centred(nb, mnist, saved_model):
-    """A light-on-dark 28x28 digit moved off-centre goes through the recipe, which centres it again."""
+    """A light-on-dark 28x28 digit moved off-centre goes through the recipe, which centres it again; of 500 such
+    digits the trained model reads at least 96% right (the committed run: 98.4%)."""
     from scipy import ndimage
     _, _, x_test, y_test = mnist
-    moved = [np.roll(image, (4, -4), axis=(0, 1)) for image in x_test[:100]]  # the ink stays inside
+    moved = [np.roll(image, (4, -4), axis=(0, 1)) for image in x_test[:500]]  # the ink stays inside
     for image in moved[:10]:
         result = nb["to_mnist_format"](image)
         assert np.abs(np.subtract(ndimage.center_of_mass(result), 14)).max() <= 0.6
-    right = sum(nb["predict_digit"](saved_model, image)[0] == label for image, label in zip(moved, y_test[:100]))
-    assert right >= 97, f"only {right} of 100 off-centre digits read right"
+    answers = [answer for answer, _ in nb["predict_digits"](saved_model, moved)]
+    right = np.mean(np.array(answers) == y_test[:500])
+    assert right >= 0.96, f"only {right:.1%} of 500 off-centre digits read right"
 
 
 def test_transparency_is_white_paper(nb):
@@ -101,40 +107,58 @@ def test_transparency_is_white_paper(nb):
 
 
 def test_predict_digit_on_test_digits(nb, mnist, saved_model):
+    """uint8, float and RGB copies of a digit reach the model as the same image, so they get the same answer
+    whatever the training; and the trained model reads at least 97.5% of 200 test digits (the committed run: all)."""
     _, _, x_test, y_test = mnist
-    for image, label in zip(x_test[:20], y_test[:20]):
+    for image in x_test[:20]:
         digit, confidence = nb["predict_digit"](saved_model, image)
         assert isinstance(digit, int) and isinstance(confidence, float) and 0 < confidence <= 1
         float_digit, _ = nb["predict_digit"](saved_model, image.astype(np.float32) / 255)
         rgb_digit, _ = nb["predict_digit"](saved_model, np.repeat(image[..., None], 3, axis=-1))
         assert digit == float_digit == rgb_digit
-    correct = sum(nb["predict_digit"](saved_model, x)[0] == y for x, y in zip(x_test[:200], y_test[:200]))
-    assert correct >= 195
+    answers = [answer for answer, _ in nb["predict_digits"](saved_model, x_test[:200])]
+    assert np.mean(np.array(answers) == y_test[:200]) >= 0.975
 
 
-def test_each_input_kind_is_read(nb, mnist, saved_model, tmp_path):
-    """uint8 array, dark-on-light 28x28, PIL image, tensor, transparent PNG file: each gives the right digit."""
-    _, _, x_test, y_test = mnist
+def test_each_input_kind_reaches_the_model_alike(nb, mnist, tmp_path):
+    """A PIL image, a tensor and an array of one digit, and a transparent drawing as a PNG file (path or string),
+    a PIL image or an RGBA array: each reaches the model as the same prepared 28x28 image. A stand-in model
+    records what it gets, so this holds whatever the training."""
+    _, _, x_test, _ = mnist
     seven_path = tmp_path / "seven.png"
     transparent_seven().save(seven_path)
-    cases = [(x_test[0], y_test[0]), (255 - x_test[0], y_test[0]), (Image.fromarray(x_test[1]), y_test[1]),
-             (nb["tf"].constant(x_test[2]), y_test[2]), (seven_path, 7), (str(seven_path), 7), (transparent_seven(), 7)]
-    for image, label in cases:
-        assert nb["predict_digit"](saved_model, image)[0] == label, f"{type(image).__name__} input misread"
+    groups = [[x_test[1], Image.fromarray(x_test[1]), nb["tf"].constant(x_test[1])],
+              [seven_path, str(seven_path), transparent_seven(), np.asarray(transparent_seven())]]
+    for group in groups:
+        model = StandIn(np.eye(10)[3])
+        answers = [nb["predict_digit"](model, image) for image in group]
+        assert answers == [(3, 1.0)] * len(group)
+        assert all(x.shape == (1, 28, 28, 1) and x.dtype == np.float32 for x in model.seen)
+        assert all(np.allclose(x, model.seen[0], atol=1e-6) for x in model.seen), "an input kind was prepared differently"
+
+
+def test_predict_digits_is_predict_digit_in_one_batch(nb, mnist):
+    _, _, x_test, _ = mnist
+    model = StandIn(np.eye(10)[5])
+    assert nb["predict_digits"](model, x_test[:7]) == [nb["predict_digit"](model, x) for x in x_test[:7]]
+    assert [x.shape[0] for x in model.seen] == [7] + [1] * 7, "predict_digits asks the model once"
 
 
 def test_dark_on_light_mnist_digits_are_read(nb, mnist, saved_model):
-    """MNIST digits inverted to dark ink on white paper, at 28x28: the recipe is applied, not skipped."""
+    """MNIST digits inverted to dark ink on white paper, at 28x28: the recipe is applied, not skipped. Of 300, at
+    least 97% are read right (the committed run: all 300)."""
     _, _, x_test, y_test = mnist
-    right = sum(nb["predict_digit"](saved_model, 255 - x)[0] == y for x, y in zip(x_test[:300], y_test[:300]))
-    assert right >= 291, f"only {right} of 300 inverted test digits read right"
+    answers = [answer for answer, _ in nb["predict_digits"](saved_model, 255 - x_test[:300])]
+    right = np.mean(np.array(answers) == y_test[:300])
+    assert right >= 0.97, f"only {right:.1%} of 300 inverted test digits read right"
 
 
 def test_predict_digit_from_a_file(nb, saved_model, digit_seven, tmp_path):
+    """The same drawing from a PNG file, by path or by string, gets exactly the answer it gets as an array."""
     path = tmp_path / "seven.png"
     Image.fromarray(digit_seven).save(path)
-    assert nb["predict_digit"](saved_model, path) == nb["predict_digit"](saved_model, digit_seven)
-    assert nb["predict_digit"](saved_model, str(path))[0] == 7
+    expected = nb["predict_digit"](saved_model, digit_seven)
+    assert nb["predict_digit"](saved_model, path) == expected == nb["predict_digit"](saved_model, str(path))
 
 
 def test_min_confidence_says_unsure(nb, saved_model):
@@ -147,6 +171,38 @@ def test_min_confidence_says_unsure(nb, saved_model):
 
 
 
+@pytest.mark.parametrize("best, threshold, expected", [(4, 0.5, 4), (4, 0.9, None), (10, 0.9, "not a digit")])
+def test_the_default_threshold_is_the_models_own(nb, best, threshold, expected):
+    """Called without min_confidence, predict_digit uses the model's threshold (a stand-in model's here: the
+    rule, not the training, is tested); an explicit min_confidence overrides it; without one, never unsure."""
+    image = np.zeros((28, 28), np.uint8)
+    image[8:20, 12:16] = 255
+    probs = np.eye(11)[best] * 0.56 + 0.04           # 0.6 for the best answer
+    answer, probability = nb["predict_digit"](StandIn(probs, threshold=threshold), image)
+    assert answer == expected and probability == pytest.approx(0.6)
+    overridden = nb["predict_digit"](StandIn(probs, threshold=threshold), image, min_confidence=0)[0]
+    assert overridden == (expected if best == 10 else best)
+    assert nb["predict_digit"](StandIn(probs), image)[0] == (expected if best == 10 else best)
+
+
+def test_load_reader_keeps_the_threshold_beside_the_model(nb, saved_reader, tmp_path):
+    """The saved reader comes back with its threshold; a missing or tampered threshold file is a clear error,
+    and the file that failed is left as it was."""
+    settings = json.loads(READER_PATH.with_suffix(".json").read_text())
+    assert saved_reader.threshold == settings["threshold"] and 0.5 < saved_reader.threshold < 1
+    copy = tmp_path / "digit_reader.keras"
+    copy.write_bytes(READER_PATH.read_bytes())
+    with pytest.raises(FileNotFoundError, match="digit_reader.json is missing: it holds the threshold"):
+        nb["load_reader"](copy)
+    for tampered in ['{"threshold": "0.97"}', '{"threshold": 7.0}', "{}", '{"threshold": NaN}']:
+        copy.with_suffix(".json").write_text(tampered)
+        with pytest.raises(ValueError, match="holds no threshold between 0 and 1"):
+            nb["load_reader"](copy)
+        assert copy.with_suffix(".json").read_text() == tampered
+    copy.with_suffix(".json").write_text(json.dumps({"threshold": 0.25}))
+    assert nb["load_reader"](copy).threshold == 0.25
+
+
 def test_a_ten_digit_model_never_says_not_a_digit(nb, saved_model):
     """Part I's model has ten outputs: whatever it is shown, it names a digit."""
     rng = np.random.default_rng(0)
@@ -155,39 +211,60 @@ def test_a_ten_digit_model_never_says_not_a_digit(nb, saved_model):
         assert isinstance(answer, int) and 0 <= answer <= 9 and 0 < probability <= 1
 
 
-@pytest.mark.parametrize("kind", ["noise", "scribbles", "letters, DejaVu Sans", "letters, 14 other fonts", "textures", "shapes",
-                                  "photo crops"])
+@pytest.mark.parametrize("kind", ["noise", "scribbles", "blobs", "letters, DejaVu Sans", "letters, 14 other fonts",
+                                  "textures", "shapes", "photo crops"])
 def test_the_reader_says_not_a_digit(nb, saved_reader, kind):
-    """Called as for a digit, with no extra argument, the reader answers NOT_A_DIGIT for most non-digits, of every kind,
-    the kinds it never saw included; with the notebook's threshold, nearly all of them are refused."""
-    rng = np.random.default_rng(12345)  # not a seed the notebook uses
-    make = {**nb["TEACH"], **nb["HELD_OUT"]}[kind]
-    answers = [nb["predict_digit"](saved_reader, make(rng))[0] for _ in range(60)]
-    assert all(a == nb["NOT_A_DIGIT"] or isinstance(a, int) for a in answers)
+    """Of 100 fresh images of each kind (a seed the notebook does not use), the reader calls at least 90% of the
+    taught kinds and 60% of the kinds never taught "not a digit" (the committed run: 96% to 100%, and 79% to
+    100%); the threshold catches most of the rest as unsure (next test)."""
+    rng = np.random.default_rng(12345)
+    make = (nb["TEACH"] | nb["HELD_OUT"])[kind]
+    answers = [answer for answer, _ in nb["predict_digits"](saved_reader, [make(rng) for _ in range(100)])]
+    assert all(a in (None, nb["NOT_A_DIGIT"]) or isinstance(a, int) for a in answers)
     share = np.mean([a == nb["NOT_A_DIGIT"] for a in answers])
     assert share >= (0.9 if kind in nb["TEACH"] else 0.6), f"{kind}: only {share:.0%} called not a digit"
 
 
-def test_the_reader_refuses_with_its_threshold(nb, saved_reader, summary):
+def test_the_reader_refuses_with_its_threshold(nb, saved_reader):
+    """Of 50 fresh images of each kind never taught, at least 90% are refused ("not a digit" or unsure): the
+    committed run refuses 99.5% of them, and the notebook 97% to 100% of each kind on seeds 1 to 3."""
     rng = np.random.default_rng(54321)
-    images = [make(rng) for make in nb["HELD_OUT"].values() for _ in range(40)]
-    answers = [nb["predict_digit"](saved_reader, image, summary["confidence threshold"])[0] for image in images]
+    images = [make(rng) for make in nb["HELD_OUT"].values() for _ in range(50)]
+    answers = [answer for answer, _ in nb["predict_digits"](saved_reader, images)]
     refused = np.mean([a is None or a == nb["NOT_A_DIGIT"] for a in answers])
     assert refused >= 0.9, f"only {refused:.0%} of non-digits of kinds never taught were refused"
 
 
-def test_the_reader_still_reads_digits(nb, mnist, saved_reader, summary):
-    """Real digits are not called "not a digit": MNIST test digits (the batch) and digits printed in other fonts."""
+def test_the_reader_still_reads_digits(nb, mnist, saved_reader, saved_model):
+    """Real digits are not called "not a digit", over sets and with margins: 2,000 MNIST test digits (at most
+    0.5% called so; the committed run: 0.15%), 300 in each other style (at most 5%; the committed run: 1.7% or
+    less), the 897 held-out digits of scikit-learn (at most 5%, and read at least as well as by Part I's model,
+    less 2 points; the committed run: 1.8%, and 94.1% right against Part I's 89.0%)."""
     _, _, x_test, y_test = mnist
     probs = saved_reader.predict(nb["prepare"](x_test[:2000]), batch_size=1000, verbose=0)
-    assert np.mean(probs.argmax(axis=1) == 10) <= 0.002
-    assert np.mean(probs.argmax(axis=1) == y_test[:2000]) >= 0.99
+    assert np.mean(probs.argmax(axis=1) == 10) <= 0.005
+    assert np.mean(probs.argmax(axis=1) == y_test[:2000]) >= nb["ACCURACY_FLOOR"]
     rng = np.random.default_rng(2024)
+    for style in nb["STYLES"]:
+        images = [nb["restyle"](x, style, rng) for x in x_test[2000:2300].astype(np.float32) / 255]
+        answers = [a for a, _ in nb["predict_digits"](saved_reader, images, min_confidence=0)]
+        assert np.mean([a == nb["NOT_A_DIGIT"] for a in answers]) <= 0.05, f"{style}: called not a digit"
+    handwriting = nb["load_digits"]()
+    images, labels = handwriting.images[900:] / 16, handwriting.target[900:]
+    reader_answers = [a for a, _ in nb["predict_digits"](saved_reader, images, min_confidence=0)]
+    part1_answers = [a for a, _ in nb["predict_digits"](saved_model, images)]
+    assert np.mean([a == nb["NOT_A_DIGIT"] for a in reader_answers]) <= 0.05
+    assert np.mean(np.array(reader_answers, dtype=object) == labels) >= np.mean(np.array(part1_answers) == labels) - 0.02
+
+
+def test_printed_digits_are_read(nb, saved_reader):
+    """Of 100 digits printed in the fonts never taught, at least 95% are read right by the likeliest answer (the
+    committed run: 99%)."""
+    rng = np.random.default_rng(2025)
     labels = rng.integers(0, 10, 100)
-    answers = [nb["predict_digit"](saved_reader, nb["printed"](str(d), nb["OTHER_FONTS"], rng))[0] for d in labels]
-    assert np.mean([a == d for a, d in zip(answers, labels)]) >= 0.95
-    digit, probability = nb["predict_digit"](saved_reader, transparent_seven(), summary["confidence threshold"])
-    assert digit == 7 and probability >= summary["confidence threshold"]
+    images = [nb["printed"](str(d), nb["OTHER_FONTS"], rng) for d in labels]
+    answers = [a for a, _ in nb["predict_digits"](saved_reader, images, min_confidence=0)]
+    assert np.mean(np.array(answers, dtype=object) == labels) >= 0.95
 
 
 def test_errors_stay_errors_for_the_reader(nb):
