@@ -215,7 +215,7 @@ def test_a_ten_digit_model_never_says_not_a_digit(nb, saved_model):
                                   "textures", "shapes", "photo crops"])
 def test_the_reader_says_not_a_digit(nb, saved_reader, kind):
     """Of 100 fresh images of each kind (a seed the notebook does not use), the reader calls at least 90% of the
-    taught kinds and 60% of the kinds never taught "not a digit" (the committed run: 96% to 100%, and 79% to
+    taught kinds and 60% of the kinds never taught "not a digit" (the committed run: 96% to 100%, and 90% to
     100%); the threshold catches most of the rest as unsure (next test)."""
     rng = np.random.default_rng(12345)
     make = (nb["TEACH"] | nb["HELD_OUT"])[kind]
@@ -227,7 +227,7 @@ def test_the_reader_says_not_a_digit(nb, saved_reader, kind):
 
 def test_the_reader_refuses_with_its_threshold(nb, saved_reader):
     """Of 50 fresh images of each kind never taught, at least 90% are refused ("not a digit" or unsure): the
-    committed run refuses 99.5% of them, and the notebook 97% to 100% of each kind on seeds 1 to 3."""
+    committed run refuses 99.0% of them, and the notebook 96.8% to 100% of each kind on seeds 1 to 3."""
     rng = np.random.default_rng(54321)
     images = [make(rng) for make in nb["HELD_OUT"].values() for _ in range(50)]
     answers = [answer for answer, _ in nb["predict_digits"](saved_reader, images)]
@@ -237,9 +237,9 @@ def test_the_reader_refuses_with_its_threshold(nb, saved_reader):
 
 def test_the_reader_still_reads_digits(nb, mnist, saved_reader, saved_model):
     """Real digits are not called "not a digit", over sets and with margins: 2,000 MNIST test digits (at most
-    0.5% called so; the committed run: 0.15%), 300 in each other style (at most 5%; the committed run: 1.7% or
+    0.5% called so; the committed run: 0.15%), 300 in each other style (at most 5%; the committed run: 1.0% or
     less), the 897 held-out digits of scikit-learn (at most 5%, and read at least as well as by Part I's model,
-    less 2 points; the committed run: 1.8%, and 94.1% right against Part I's 89.0%)."""
+    less 2 points; the committed run: 1.7%, and 94.9% right against Part I's 89.0%)."""
     _, _, x_test, y_test = mnist
     probs = saved_reader.predict(nb["prepare"](x_test[:2000]), batch_size=1000, verbose=0)
     assert np.mean(probs.argmax(axis=1) == 10) <= 0.005
