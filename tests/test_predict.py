@@ -170,7 +170,6 @@ def test_min_confidence_says_unsure(nb, saved_model):
     assert nb["predict_digit"](saved_model, noise, min_confidence=np.nextafter(probability, 2)) == (None, probability)
 
 
-
 @pytest.mark.parametrize("best, threshold, expected", [(4, 0.5, 4), (4, 0.9, None), (10, 0.9, "not a digit")])
 def test_the_default_threshold_is_the_models_own(nb, best, threshold, expected):
     """Called without min_confidence, predict_digit uses the model's threshold (a stand-in model's here: the
